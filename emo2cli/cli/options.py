@@ -1,0 +1,20 @@
+"""Shared ``Annotated`` options, so every command spells them the same way (DESIGN §8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+PresetOpt = Annotated[str | None, typer.Option("--preset", help="Preset name (see `emo2 presets`) or path to a YAML file.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: the same seed and inputs give the same file.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing outputs (otherwise complete outputs are skipped).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors; no progress bar.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Verbose logs and full tracebacks.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Output file (one input) or folder (several inputs). Default: beside the input.")
+]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="cpu, cuda or cuda:N (default: the preset's).")]
+InputsArg = Annotated[list[str], typer.Argument(help="Input files, globs, or @list.txt (one path per line).", show_default=False)]

@@ -12,12 +12,16 @@ import sys
 import traceback
 from typing import Annotated
 
-import click
 import typer
 
 from emo2cli import __version__
 from emo2cli.cli import console
 from emo2cli.errors import Emo2Error
+
+try:  # typer >= 0.20 vendors its own click; older releases use the click package
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions
 
 app = typer.Typer(
     name="emo2",
@@ -34,6 +38,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("presets", "presets", "presets", "Environment"),
     ("weights", "weights", "weights", "Environment"),
     ("bench", "bench", "bench", "Environment"),
+    ("inspect", "inspect_cmd", "inspect_file", "Files"),
 ]
 SUBAPPS: list[tuple[str, str, str]] = []  # (name, module, attribute holding a typer.Typer)
 
@@ -74,10 +79,10 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         console.stderr.print(f"error: {e}", markup=False, style="red", soft_wrap=True)
         return e.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         console.stderr.print("aborted", markup=False)
         return 130
-    except click.ClickException as e:  # usage errors: bad option, missing argument
+    except click_exceptions.ClickException as e:  # usage errors: bad option, missing argument
         e.show()
         return 2
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from emo2cli.cli import console
 from emo2cli.errors import Emo2Error, InputError
+from emo2cli.sharding import resolve_shard, select_shard
 
 # Multi-part suffixes we strip to find a base name: speech.feats.npy → speech.
 KNOWN_SUFFIXES = (".feats.npy", ".feats.json", ".hands.npz", ".handmaps.mp4", ".handmaps.json")
@@ -28,10 +29,12 @@ def base_name(path: Path) -> str:
     return path.stem
 
 
-def expand_inputs(items: list[str]) -> list[Path]:
+def expand_inputs(items: list[str], shard: str | None = None) -> list[Path]:
     """Expand globs and ``@list.txt`` files (one path per line, ``#`` comments) into paths.
 
-    Order is kept for explicit paths, sorted within a glob; duplicates are dropped.
+    Order is kept for explicit paths, sorted within a glob; duplicates are dropped. Then only
+    this process's shard is kept: ``shard`` ("I/N") or, when None, the one implied by a Slurm
+    job array or torchrun/accelerate (``emo2cli.sharding``).
 
     Raises:
         InputError: a glob that matches nothing, a missing list file, no inputs at all.
@@ -55,6 +58,10 @@ def expand_inputs(items: list[str]) -> list[Path]:
     unique = [p for p in paths if not (p in seen or seen.add(p))]
     if not unique:
         raise InputError("no input files given")
+    chosen = resolve_shard(shard)
+    if chosen is not None:
+        unique = select_shard(unique, chosen)
+        console.notice(f"shard {chosen} ({chosen.source}): {len(unique)} input(s)")
     return unique
 
 

@@ -18,3 +18,7 @@ OutputOpt = Annotated[
 ]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="cpu, cuda or cuda:N (default: the preset's).")]
 InputsArg = Annotated[list[str], typer.Argument(help="Input files, globs, or @list.txt (one path per line).", show_default=False)]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option("--shard", help="Take slice I/N of the inputs (sorted, stable across machines). Default: from SLURM_ARRAY_* or RANK/WORLD_SIZE."),
+]

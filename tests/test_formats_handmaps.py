@@ -26,3 +26,8 @@ def test_refusals(tmp_path, run_cli):
 def test_placement_validates():
     with pytest.raises(ValueError):
         Placement(frame_size=(4, 4), anchor_px=(0, 0), pixels_per_m=-1)
+
+
+def test_sidecar_of_a_plain_video_and_a_folder(tmp_path):
+    assert sidecar_path(tmp_path / "x.mp4") == tmp_path / "x.handmaps.json"
+    assert sidecar_path(tmp_path / "frames") == tmp_path / "frames.handmaps.json"

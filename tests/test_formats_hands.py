@@ -131,3 +131,14 @@ def test_rest_pose_is_valid():
     # hands in front of the body, below the shoulders, left hand on +x
     assert rest.transl[0, 0, 0] > 0 > rest.transl[0, 1, 0]
     assert np.all(rest.transl[:, :, 1] < -0.2) and np.all(rest.transl[:, :, 2] > 0)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        p = write_hands(random_hands(3), tmp_path / "p.hands.npz")
+    finally:
+        os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o644

@@ -90,6 +90,10 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
         raise InputError(f"cannot write here: {e.strerror or e}", path=path) from None
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates 0600 files; give the output the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         os.replace(tmp, path)

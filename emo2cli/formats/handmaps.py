@@ -2,8 +2,9 @@
 
 The sidecar records how the hands were placed on the portrait, so Stage 2, ``evaluate`` and a
 re-render reproduce exactly the same pixels. Body-frame metres map to frame pixels as
-``px = anchor_px + pixels_per_m * (x_img, -y)`` under the weak-perspective camera (x_img is
-the body +x mirrored: the subject's left hand appears on the image's right).
+``px = anchor_px + pixels_per_m * (x, -y)`` under the weak-perspective camera (the subject
+faces the camera, so the body's +x, the subject's left, is the image's right; +y is up). See
+:mod:`emo2cli.render.project` for both cameras.
 """
 
 from __future__ import annotations
@@ -104,11 +105,20 @@ class HandMapsInfo:
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
-    """``NAME.handmaps.mp4`` (or a frame folder ``DIR``) → ``NAME.handmaps.json`` (``DIR.handmaps.json``)."""
+    """The sidecar of a hand-map video or frame folder.
+
+    ``NAME.handmaps.mp4`` → ``NAME.handmaps.json``; any other video ``x.mp4`` → ``x.handmaps.json``;
+    a frame folder ``DIR`` → ``DIR.handmaps.json``; a sidecar path is returned unchanged.
+    """
     p = Path(path)
-    name = p.name[: -len(SUFFIX)] if p.name.endswith(SUFFIX) else p.name
-    if name.endswith(SIDECAR_SUFFIX):
+    if p.name.endswith(SIDECAR_SUFFIX):
         return p
+    if p.name.endswith(SUFFIX):
+        name = p.name[: -len(SUFFIX)]
+    elif p.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm", ".avi"):
+        name = p.stem
+    else:
+        name = p.name
     return p.with_name(name + SIDECAR_SUFFIX)
 
 

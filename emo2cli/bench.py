@@ -16,7 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 # section name → "module:function"
-SECTIONS: dict[str, str] = {}
+SECTIONS: dict[str, str] = {
+    "audio": "emo2cli.audio.bench:bench",
+    "render": "emo2cli.render.bench:bench",
+    "track": "emo2cli.tracking.bench:bench",
+    "hands": "emo2cli.motion.bench:bench",
+    "video": "emo2cli.video.bench:bench",
+    "train-video": "emo2cli.video.train_bench:bench",
+}
 
 
 @dataclass

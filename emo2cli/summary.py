@@ -129,7 +129,11 @@ def _onset_times(audio: Path, fps: float) -> np.ndarray | None:
         from emo2cli.audio.onsets import detect_onsets
     except ImportError:
         return None
-    wave = load_audio(audio)
+    try:
+        wave = load_audio(audio)
+    except InputError as e:  # e.g. a silent video named as the source: plot without onsets
+        logger.info("no onsets drawn: %s", e)
+        return None
     return detect_onsets(wave.samples, wave.sample_rate, fps=fps).times_s
 
 

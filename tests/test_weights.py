@@ -43,3 +43,11 @@ def test_list_models_reports_found_and_missing(tmp_path, monkeypatch):
 def test_weights_command(run_cli):
     r = run_cli("weights", "--json")
     assert r.exit_code == 0 and '"models"' in r.stdout
+
+
+def test_builtin_references_are_found(run_cli):
+    import json
+
+    r = run_cli("weights", "--preset", "tiny", "--json")
+    rows = {row["name"]: row for row in json.loads(r.stdout)["models"]}
+    assert rows["stage2"]["found"] and rows["stage2"]["ref"] == "builtin:tiny-random"

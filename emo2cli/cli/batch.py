@@ -93,11 +93,15 @@ def run_each(
     work: Callable[[Path, Path], dict | None],
     force: bool,
     label: str,
+    item_progress: bool = False,
 ) -> list[ItemResult]:
     """Run ``work(source, output)`` for each source, skipping complete outputs unless ``force``.
 
     With one input, its error propagates (one stderr line, exit 2). With several, an input error
     is printed and recorded, the rest still run, and :func:`exit_code` turns the results into 2.
+    With ``item_progress``, ``work`` is called as ``work(source, output, on_progress)`` and its
+    ``on_progress(done, total)`` moves the bar within the item (one bar: rich allows one live
+    display at a time).
     """
     results: list[ItemResult] = []
     single = len(sources) == 1
@@ -109,7 +113,10 @@ def run_each(
                 results.append(ItemResult(source, output, "skipped"))
             else:
                 try:
-                    info = work(source, output)
+                    if item_progress:
+                        info = work(source, output, lambda done, total, i=i: on_progress(i + min(done / max(total, 1), 1.0), len(sources)))
+                    else:
+                        info = work(source, output)
                     results.append(ItemResult(source, output, "done", info=info))
                 except Emo2Error as e:
                     if single or e.exit_code != 2:

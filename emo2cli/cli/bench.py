@@ -35,6 +35,11 @@ def bench(
     console.notice(f"sections: {', '.join(sections or SECTIONS)}")
     report = run_bench(sections or [], seconds, device or "cpu", on_section=lambda s: console.notice(f"bench {s} ..."))
     atomic_write_text(output, json.dumps(report, indent=2) + "\n", force=force)
+    from emo2cli.estimate import save_calibration
+
+    calibration = save_calibration(report)  # what --dry-run estimates from (only when the video section ran)
+    if calibration is not None:
+        console.notice(f"calibration for --dry-run estimates: {calibration}")
     if json_out:
         console.print_json(report)
     else:

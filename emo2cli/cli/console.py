@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from rich.text import Text
 
 stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False)
@@ -55,7 +56,7 @@ def print_table(rows: list[dict], columns: list[str], title: str | None = None) 
     for col in columns:
         table.add_column(col)
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        table.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))  # Text: "[sface]" is not markup
     stdout.print(table)
 
 

@@ -39,8 +39,24 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("weights", "weights", "weights", "Environment"),
     ("bench", "bench", "bench", "Environment"),
     ("inspect", "inspect_cmd", "inspect_file", "Files"),
+    ("edit-hands", "edit_hands", "edit_hands", "Files"),
+    ("import-hands", "import_hands", "import_hands", "Files"),
+    ("export-hands", "export_hands", "export_hands", "Files"),
+    ("extract-audio", "extract_audio", "extract_audio", "Pipeline"),
+    ("gen-hands", "gen_hands", "gen_hands", "Pipeline"),
+    ("render-hands", "render_hands", "render_hands", "Pipeline"),
+    ("gen-video", "gen_video", "gen_video", "Pipeline"),
+    ("track-hands", "track_hands", "track_hands", "Pipeline"),
+    ("batch", "batch_cmd", "batch", "Pipeline"),
+    ("train-hands", "train", "train_hands", "Training"),
+    ("train-fgd", "train_fgd", "train_fgd", "Training"),
+    ("prepare-video", "train_video", "prepare_video", "Training"),
+    ("train-video", "train_video", "train_video", "Training"),
 ]
-SUBAPPS: list[tuple[str, str, str]] = []  # (name, module, attribute holding a typer.Typer)
+SUBAPPS: list[tuple[str, str, str]] = [  # (name, module, attribute holding a typer.Typer)
+    ("evaluate", "evaluate", "app"),
+    ("convert-weights", "convert_weights", "app"),
+]
 
 
 def _version(value: bool) -> None:
@@ -59,7 +75,8 @@ def _root(
 def _register() -> None:
     for name, module, func, panel in COMMANDS:
         mod = importlib.import_module(f"emo2cli.cli.{module}")
-        app.command(name, rich_help_panel=panel)(getattr(mod, func))
+        # A module may set CONTEXT_SETTINGS (e.g. edit-hands reads its options in typed order).
+        app.command(name, rich_help_panel=panel, context_settings=getattr(mod, "CONTEXT_SETTINGS", None))(getattr(mod, func))
     for name, module, attr in SUBAPPS:
         mod = importlib.import_module(f"emo2cli.cli.{module}")
         app.add_typer(getattr(mod, attr), name=name)

@@ -22,3 +22,9 @@ ShardOpt = Annotated[
     str | None,
     typer.Option("--shard", help="Take slice I/N of the inputs (sorted, stable across machines). Default: from SLURM_ARRAY_* or RANK/WORLD_SIZE."),
 ]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print frames, clips, denoising steps, estimated time and peak memory (per input and in total); run nothing.")
+]
+MaxMemoryOpt = Annotated[
+    float | None, typer.Option("--max-memory", help="Refuse (exit 2) before running when the estimated peak memory exceeds this many GB.")
+]

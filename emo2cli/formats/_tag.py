@@ -103,6 +103,38 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it replaces ``path`` (a folder output).
+
+    Like :func:`atomic_path` for folders (PNG frame folders, pipeline folders): on any exception
+    the temporary folder is removed and ``path`` is untouched.
+
+    Raises:
+        InputError: ``path`` exists and ``force`` is false, or its parent cannot be written.
+    """
+    import shutil
+
+    path = Path(path)
+    refuse_overwrite(path, force)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as e:
+        raise InputError(f"cannot write here: {e.strerror or e}", path=path) from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders; give the output what mkdir would
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, force: bool = False) -> None:
     with atomic_path(path, force) as tmp:
         tmp.write_bytes(data)

@@ -24,10 +24,23 @@ def _right_wrist_rotation() -> np.ndarray:
     At rest the right hand's fingers point forward and inward (+z, +x) and slightly down; the
     palm faces inward and down, toward the other hand.
     """
-    fingers = np.array([0.45, -0.25, 0.85])
-    fingers /= np.linalg.norm(fingers)
-    palm = np.array([0.55, -0.8, -0.1])
-    palm -= fingers * palm.dot(fingers)
+    return wrist_rotation([0.45, -0.25, 0.85], [0.55, -0.8, -0.1])
+
+
+def wrist_rotation(fingers: np.ndarray, palm: np.ndarray) -> np.ndarray:
+    """Right-hand wrist rotation [3, 3] that points the fingers along ``fingers`` with the palm facing ``palm``.
+
+    Args:
+        fingers: [3] direction the fingers point, body frame (need not be unit length).
+        palm: [3] direction the palm faces; its component along ``fingers`` is ignored.
+
+    Returns:
+        [3, 3] float64 matrix taking the MANO rest frame (fingers -x, palm -y, thumb +z) to the
+        body frame. For the left hand, mirror the result's axis-angle (``mirror_axis_angle``).
+    """
+    fingers = np.asarray(fingers, np.float64) / np.linalg.norm(fingers)
+    palm = np.asarray(palm, np.float64)
+    palm = palm - fingers * palm.dot(fingers)
     palm /= np.linalg.norm(palm)
     # Rest-frame axes expressed in the body frame: -x → fingers, -y → palm, z = x × y.
     x_axis, y_axis = -fingers, -palm

@@ -1,0 +1,1 @@
+"""Hand maps: placement on a portrait, projection, rasterisation (DESIGN §2 "Hand maps")."""

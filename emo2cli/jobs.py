@@ -46,7 +46,13 @@ from emo2cli.sharding import Shard, select_shard
 
 logger = logging.getLogger(__name__)
 
-FLAG_KEYS = {"style": "motion.style", "speed": "motion.speed", "steps": "video.steps", "backend": "video.backend", "checkpoint": "video.checkpoint"}
+FLAG_KEYS = {
+    "style": "motion.style",
+    "speed": "motion.speed",
+    "steps": "video.steps",
+    "backend": "video.backend",
+    "checkpoint": "video.checkpoint",
+}
 JOB_KEYS = ("id", "portrait", "audio", "hands", "output", "seed", "preset")
 
 
@@ -100,7 +106,9 @@ def _rows(path: Path) -> list[tuple[int, dict]]:
         if isinstance(data, dict):
             defaults, data = data.get("defaults") or {}, data.get("jobs")
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data) or not isinstance(defaults, dict):
-            raise InputError("must be a YAML list of jobs (mappings), or a mapping with 'jobs:' and optional 'defaults:'", path=path)
+            raise InputError(
+                "must be a YAML list of jobs (mappings), or a mapping with 'jobs:' and optional 'defaults:'", path=path
+            )
         return [(i + 1, {**defaults, **r}) for i, r in enumerate(data)]
     if path.suffix.lower() != ".csv":
         raise InputError("a jobs file must be .csv, .yaml or .yml", path=path)
@@ -132,8 +140,13 @@ def _value(text: object, current: object) -> object:
 def _job(path: Path, row: int, raw: dict, out_dir: Path, preset_ref: str | None, presets: dict) -> Job:
     where = f"row {row}"
     ref = raw.get("preset") or preset_ref
+    if raw.get("preset") and Path(str(ref)).suffix in (".yaml", ".yml") and not Path(str(ref)).is_absolute():
+        ref = str(path.parent / str(ref))  # a preset file named in a row is relative to the jobs file
     if ref not in presets:
-        presets[ref] = load_preset(str(ref) if ref else None)
+        try:
+            presets[ref] = load_preset(str(ref) if ref else None)
+        except InputError as e:
+            raise InputError(f"{where}: preset: {e}", path=path) from None
     base = presets[ref]
     flat = _flatten(base.to_dict())
     overrides = {}
@@ -200,7 +213,11 @@ def read_jobs(path: str | os.PathLike, out_dir: str | os.PathLike | None = None,
     for job in jobs:
         for key in (job.id, str(job.output)):
             if key in seen:
-                raise InputError(f"rows {seen[key]} and {job.row} have the same id or output '{key}'", path=path, hint="give each job its own id/output")
+                raise InputError(
+                    f"rows {seen[key]} and {job.row} have the same id or output '{key}'",
+                    path=path,
+                    hint="give each job its own id/output",
+                )
             seen[key] = job.row
     return jobs
 
@@ -220,13 +237,23 @@ def manifest_name(shard: Shard | None) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def run_job(job: Job, force: bool = False, models: dict | None = None, on_progress: Callable[[int, int], None] | None = None) -> None:
+def run_job(
+    job: Job, force: bool = False, models: dict | None = None, on_progress: Callable[[int, int], None] | None = None
+) -> None:
     """One job through the same library function as ``emo2 gen-video``; ``models`` is shared across jobs."""
     from emo2cli.video.generate import generate_video
 
     job.output.parent.mkdir(parents=True, exist_ok=True)
     generate_video(
-        job.portrait, job.audio, job.preset, job.output, hands=job.hands, seed=job.seed, force=force, on_progress=on_progress, models=models
+        job.portrait,
+        job.audio,
+        job.preset,
+        job.output,
+        hands=job.hands,
+        seed=job.seed,
+        force=force,
+        on_progress=on_progress,
+        models=models,
     )
 
 
@@ -278,7 +305,11 @@ def run_jobs(
             try:
                 run(job, force)
             except Emo2Error as e:
-                result.status, result.error, result.error_kind = "failed", " ".join(str(e).split()), "input" if e.exit_code == 2 else "internal"
+                result.status, result.error, result.error_kind = (
+                    "failed",
+                    " ".join(str(e).split()),
+                    "input" if e.exit_code == 2 else "internal",
+                )
             except Exception as e:  # noqa: BLE001 - a bug in one job must not stop the others; exit 1 at the end
                 logger.debug("job %s:\n%s", job.id, traceback.format_exc())
                 result.status, result.error, result.error_kind = "failed", f"internal error: {type(e).__name__}: {e}", "internal"

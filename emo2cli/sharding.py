@@ -8,7 +8,7 @@ When no shard is given it is read from the environment of the engine that starte
 
 - Slurm job arrays: ``SLURM_ARRAY_TASK_ID`` with ``SLURM_ARRAY_TASK_COUNT`` (or
   ``SLURM_ARRAY_TASK_MIN``/``MAX`` when the count is absent; ids are rebased on MIN);
-- accelerate / torchrun: ``RANK`` and ``WORLD_SIZE`` (``LOCAL_RANK`` picks the GPU elsewhere).
+- accelerate / torchrun: ``RANK`` and ``WORLD_SIZE``; ``LOCAL_RANK`` picks the GPU (:func:`local_cuda`).
 
 No scheduler of our own: the engines start the processes; each process takes its slice.
 """
@@ -78,3 +78,9 @@ def select_shard(items: Sequence[T], shard: Shard | None, key: Callable[[T], str
     order = sorted(range(len(items)), key=lambda i: key(items[i]))
     mine = {i for rank, i in enumerate(order) if rank % shard.count == shard.index}
     return [item for i, item in enumerate(items) if i in mine]
+
+
+def local_cuda(environ: Mapping[str, str] | None = None) -> str:
+    """``cuda:LOCAL_RANK`` under accelerate/torchrun (one GPU per process on a node), else ``cuda``."""
+    env = os.environ if environ is None else environ
+    return f"cuda:{int(env['LOCAL_RANK'])}" if env.get("LOCAL_RANK", "").isdigit() else "cuda"

@@ -76,7 +76,9 @@ def test_dry_run_writes_nothing_and_prints_json(run_cli, batch_inputs):
 def test_max_memory_refuses_before_running(run_cli, batch_inputs):
     (batch_inputs / "jobs.csv").write_text(f"portrait,audio\n{PORTRAIT},short.wav\n")
     out = batch_inputs / "out"
-    result = run_cli("batch", batch_inputs / "jobs.csv", "-o", out, "--preset", batch_inputs / "small.yaml", "--max-memory", "0.01")
+    result = run_cli(
+        "batch", batch_inputs / "jobs.csv", "-o", out, "--preset", batch_inputs / "small.yaml", "--max-memory", "0.01"
+    )
     assert result.exit_code == 2
     assert "--max-memory" in result.stderr and "jobs.csv" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
@@ -84,7 +86,18 @@ def test_max_memory_refuses_before_running(run_cli, batch_inputs):
 
 def test_shard_takes_a_slice_by_job_id(run_cli, batch_inputs):
     jobs = _jobs_csv(batch_inputs)
-    result = run_cli("batch", jobs, "-o", batch_inputs / "out", "--preset", batch_inputs / "small.yaml", "--dry-run", "--json", "--shard", "1/2")
+    result = run_cli(
+        "batch",
+        jobs,
+        "-o",
+        batch_inputs / "out",
+        "--preset",
+        batch_inputs / "small.yaml",
+        "--dry-run",
+        "--json",
+        "--shard",
+        "1/2",
+    )
     ids = [r["id"] for r in json.loads(result.stdout)["jobs"]]
     assert ids == ["man"]  # sorted ids: bad, man, woman → shard 1 of 2 holds "man"
 
@@ -109,7 +122,9 @@ def test_jobs_share_one_loaded_pipeline_and_match_single_runs(run_cli, tmp_path,
     result = run_cli("batch", tmp_path / "jobs.csv", "-o", tmp_path / "out", "--preset", "tiny")
     assert result.exit_code == 0, result.stderr
     assert len(loads) == 1  # loaded once for both jobs
-    single = run_cli("gen-video", PORTRAIT_MAN, tmp_path / "s.wav", "-o", tmp_path / "single" / "two.mp4", "--preset", "tiny", "--seed", "2")
+    single = run_cli(
+        "gen-video", PORTRAIT_MAN, tmp_path / "s.wav", "-o", tmp_path / "single" / "two.mp4", "--preset", "tiny", "--seed", "2"
+    )
     assert single.exit_code == 0 and len(loads) == 2
     assert (tmp_path / "out" / "two.mp4").read_bytes() == (tmp_path / "single" / "two.mp4").read_bytes()
 

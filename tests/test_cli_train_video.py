@@ -141,3 +141,21 @@ def test_train_refuses_bad_folders_and_options(run_cli, tmp_path):
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
     result = run_cli("train-video", tmp_path, "-o", tmp_path / "run", "--phase", "sound")
     assert result.exit_code == 2 and "unknown phase 'sound'" in result.stderr
+
+
+def test_train_without_base_weights_says_what_is_missing_and_writes_nothing(run_cli, videos, monkeypatch):
+    root, preset = videos
+    monkeypatch.setenv("HF_HOME", str(root / "empty_hf_home"))  # no SD-1.5 in any cache
+    assert (
+        run_cli(
+            "prepare-video", root / "alpha.mp4", "-o", root / "data", "--hands-from", root / "hands", "--preset", preset
+        ).exit_code
+        == 0
+    )
+    result = run_cli(
+        "train-video", root / "data", "-o", root / "run", "--steps", 1, "--workers", 0
+    )  # default preset: SD-1.5 base
+    assert result.exit_code == 2, result.stderr
+    text = " ".join(result.stderr.split())
+    assert "base model" in text and "not found" in text and "--preset tiny" in text and "Traceback" not in text
+    assert not (root / "run").exists()

@@ -10,10 +10,12 @@ DOC = (REPO / "docs" / "formats.md").read_text()
 
 
 def test_every_field_and_tag_is_documented():
-    for cls in (hands.HandMotion, features.AudioFeatures, handmaps.Placement, handmaps.HandMapsInfo):
+    from emo2cli.video.data import CLIP_FORMAT, ClipRecord
+
+    for cls in (hands.HandMotion, features.AudioFeatures, handmaps.Placement, handmaps.HandMapsInfo, ClipRecord):
         for f in dataclasses.fields(cls):
             assert f"`{f.name}`" in DOC, f"{cls.__name__}.{f.name} missing from docs/formats.md"
-    for tag in (hands.FORMAT, features.FORMAT, handmaps.FORMAT):
+    for tag in (hands.FORMAT, features.FORMAT, handmaps.FORMAT, CLIP_FORMAT):
         assert f"## `{tag}`" in DOC
 
 

@@ -90,7 +90,8 @@ def test_conversion_reports_no_missing_or_unexpected_keys(em_set):
     assert _max_diff(conv.unet.state_dict(), orig.unet.state_dict()) < 1e-6  # x3 / 3 in float32
     assert _max_diff(conv.reference_net.state_dict(), orig.reference_net.state_dict()) == 0
     assert _max_diff(conv.guidance.state_dict(), orig.guidance.state_dict()) == 0
-    assert conv.config.motion_norm == "per_frame" and conv.audio_proj.config.audio_encoder == "whisper-tiny"
+    assert conv.config.motion_norm == "per_frame" and conv.config.pose_in_uncond is False
+    assert conv.audio_proj.config.audio_encoder == "whisper-tiny"
     assert conv.scheduler.config.prediction_type == "v_prediction" and conv.scheduler.config.rescale_betas_zero_snr
 
 

@@ -72,9 +72,13 @@ def test_preview_and_diffusion_counts_and_scaling():
     d2 = estimate_job(tiny, SPEECH, "diffusion", DEFAULT_CALIBRATION)
     assert d2.clips == -(-d2.frames // 8) and d2.denoising_steps == d2.clips * 2 and d2.unet_passes == d2.clips * 2 * 3
     d4 = estimate_job(apply_overrides(tiny, {"video.steps": 4}), SPEECH, "diffusion", DEFAULT_CALIBRATION)
-    assert d4.time_s - d2.time_s == pytest.approx(d2.clips * 2 * DEFAULT_CALIBRATION["diffusion"]["builtin:tiny-random"]["s_per_clip_step"])
+    assert d4.time_s - d2.time_s == pytest.approx(
+        d2.clips * 2 * DEFAULT_CALIBRATION["diffusion"]["builtin:tiny-random"]["s_per_clip_step"]
+    )
     assert d2.peak_memory_gb > 0 and d2.memory == "ram"
-    full = estimate_job(apply_overrides(load_preset(), {"video.checkpoint": "/models/mine"}), SPEECH, "diffusion", DEFAULT_CALIBRATION)
+    full = estimate_job(
+        apply_overrides(load_preset(), {"video.checkpoint": "/models/mine"}), SPEECH, "diffusion", DEFAULT_CALIBRATION
+    )
     assert full.memory == "gpu" and any("sd15" in n for n in full.notes)
 
 

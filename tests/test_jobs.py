@@ -19,7 +19,12 @@ def test_csv_jobs_with_options_relative_paths_and_defaults(tmp_path):
     )
     a, b = read_jobs(tmp_path / "jobs.csv", tmp_path / "out")
     assert (a.id, a.seed, a.portrait, a.output) == ("a", 3, tmp_path / "me.png", tmp_path / "out" / "a.mp4")
-    assert (a.preset.motion.style, a.preset.motion.speed, a.preset.video.steps, a.preset.render.height) == ("lecture", 150.0, 5, 128)
+    assert (a.preset.motion.style, a.preset.motion.speed, a.preset.video.steps, a.preset.render.height) == (
+        "lecture",
+        150.0,
+        5,
+        128,
+    )
     assert (b.id, b.seed, str(b.portrait), b.audio) == ("you_b", 0, "/abs/you.png", tmp_path / "sub" / "b.wav")
     assert b.preset.motion.style == "talk" and b.options == {}
 
@@ -31,6 +36,9 @@ def test_yaml_jobs_with_defaults(tmp_path):
     one, two = read_jobs(tmp_path / "jobs.yaml")
     assert (one.id, one.output, one.preset.motion.style, one.preset.name) == ("one", tmp_path / "x" / "one.mp4", "sing", "tiny")
     assert (two.id, two.preset.motion.style, two.row) == ("p_b", "talk", 2)
+    (tmp_path / "mine.yaml").write_text("render: {height: 96}\n")
+    (tmp_path / "rel.yaml").write_text("- {portrait: p.png, audio: a.wav, preset: mine.yaml}\n")
+    assert read_jobs(tmp_path / "rel.yaml")[0].preset.render.height == 96  # a row's preset file is relative to the jobs file
 
 
 @pytest.mark.parametrize(
@@ -42,6 +50,7 @@ def test_yaml_jobs_with_defaults(tmp_path):
         ("portrait,audio\np.png,\n", r"row 2: 'audio' is required"),
         ("id,portrait,audio\nx,p.png,a.wav\nx,q.png,b.wav\n", r"rows 2 and 3 have the same id"),
         ("portrait,audio\n", r"has no jobs"),
+        ("portrait,audio,preset\np.png,a.wav,nosuch\n", r"row 2: preset: unknown preset 'nosuch'"),
         ("portrait,audio\np.png,a.wav,extra\n", r"row 2: more cells"),
     ],
 )
@@ -70,9 +79,11 @@ def test_shards_cover_every_job_once_whatever_the_row_order(tmp_path, count):
     (tmp_path / "y.csv").write_text("id,portrait,audio\n" + "".join(f"{n},p.png,{n}.wav\n" for n in sorted(names)))
     x, y = read_jobs(tmp_path / "x.csv"), read_jobs(tmp_path / "y.csv")
     parts = [sorted(j.id for j in shard_jobs(x, Shard(i, count))) for i in range(count)]
-    assert sorted(sum(parts, [])) == sorted(names)
+    assert sorted(j for part in parts for j in part) == sorted(names)
     assert parts == [sorted(j.id for j in shard_jobs(y, Shard(i, count))) for i in range(count)]  # stable across orders
-    assert manifest_name(Shard(count - 1, count)) == ("batch.jsonl" if count == 1 else f"batch.shard-{count - 1}-of-{count}.jsonl")
+    assert manifest_name(Shard(count - 1, count)) == (
+        "batch.jsonl" if count == 1 else f"batch.shard-{count - 1}-of-{count}.jsonl"
+    )
 
 
 def test_run_loop_records_each_job_and_keeps_going(tmp_path):
@@ -97,3 +108,10 @@ def test_run_loop_records_each_job_and_keeps_going(tmp_path):
     again = run_jobs(jobs, tmp_path / "batch.jsonl", run=run)
     assert [r.status for r in again] == ["skipped", "failed", "failed", "skipped"]
     assert [r.status for r in run_jobs(jobs[:1], tmp_path / "batch.jsonl", force=True, run=run)] == ["done"]
+
+
+def test_local_rank_picks_the_gpu():
+    from emo2cli.sharding import local_cuda
+
+    assert local_cuda({"LOCAL_RANK": "2", "RANK": "6"}) == "cuda:2"
+    assert local_cuda({}) == "cuda"

@@ -46,3 +46,18 @@ def test_expand_inputs_shards(tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
     monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "3")
     assert len(expand_inputs([str(tmp_path / "*.wav")])) == 2
+
+
+def test_extract_audio_takes_its_shard(tmp_path, run_cli, monkeypatch):
+    import numpy as np
+
+    from tests.tiny import write_wav
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
+    t = np.arange(8000) / 16000
+    for name in ("a", "b", "c"):
+        write_wav(tmp_path / f"{name}.wav", 0.3 * np.sin(2 * np.pi * 220 * t), 16000)
+    r = run_cli("extract-audio", tmp_path / "*.wav", "--encoder", "mel", "--shard", "1/2", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.feats.npy")) == ["b.feats.npy"]

@@ -12,8 +12,13 @@ from emo2cli.cli.options import DebugOpt, DryRunOpt, ForceOpt, JsonOpt, MaxMemor
 
 
 def batch(
-    jobs_file: Annotated[Path, typer.Argument(help="Jobs file: CSV with a header row, or YAML (a list of jobs).", show_default=False)],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder for the videos and batch.jsonl. Default: the jobs file's folder.")] = None,
+    jobs_file: Annotated[
+        Path, typer.Argument(help="Jobs file: CSV with a header row, or YAML (a list of jobs).", show_default=False)
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Folder for the videos and batch.jsonl. Default: the jobs file's folder."),
+    ] = None,
     dry_run: DryRunOpt = False,
     max_memory: MaxMemoryOpt = None,
     shard: ShardOpt = None,
@@ -64,7 +69,9 @@ def batch(
     return jobs.batch_exit_code(results)
 
 
-def estimate_first(runs: list, dry_run: bool, max_memory: float | None, json_out: bool, hands_only: bool = False, path: Path | None = None) -> int | None:
+def estimate_first(
+    runs: list, dry_run: bool, max_memory: float | None, json_out: bool, hands_only: bool = False, path: Path | None = None
+) -> int | None:
     """``--dry-run`` / ``--max-memory`` of a command, before it runs: the exit code to stop with, or None to go on.
 
     ``runs`` are ``(label, preset, audio)``; a run over ``max_memory`` raises InputError (exit 2).

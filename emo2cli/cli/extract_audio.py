@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from emo2cli.cli import console
-from emo2cli.cli.options import DebugOpt, DeviceOpt, ForceOpt, InputsArg, JsonOpt, OutputOpt, PresetOpt, QuietOpt
+from emo2cli.cli.options import DebugOpt, DeviceOpt, ForceOpt, InputsArg, JsonOpt, OutputOpt, PresetOpt, QuietOpt, ShardOpt
 
 EncoderOpt = Annotated[
     str | None,
@@ -32,6 +32,7 @@ def extract_audio(
     force: ForceOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    shard: ShardOpt = None,
     debug: DebugOpt = False,
 ) -> int:
     """Extract per-video-frame audio features from audio or video files.
@@ -55,7 +56,7 @@ def extract_audio(
     settings = apply_overrides(load_preset(preset), {"fps": fps, "audio.encoder": encoder, "audio.device": device})
     model_key = "audio.whisper_model" if settings.audio.encoder == "whisper-tiny" else "audio.wav2vec2_model"
     settings = apply_overrides(settings, {model_key: model})
-    sources = batch.expand_inputs(inputs)
+    sources = batch.expand_inputs(inputs, shard)
     many = len(sources) > 1
 
     def sidecar_of(source: Path) -> Path:  # the sidecar is written last: its presence marks a complete output

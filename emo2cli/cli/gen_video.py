@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from emo2cli.cli import console
-from emo2cli.cli.options import DebugOpt, DeviceOpt, DryRunOpt, ForceOpt, JsonOpt, MaxMemoryOpt, OutputOpt, PresetOpt, QuietOpt, SeedOpt
+from emo2cli.cli.options import (
+    DebugOpt,
+    DeviceOpt,
+    DryRunOpt,
+    ForceOpt,
+    JsonOpt,
+    MaxMemoryOpt,
+    OutputOpt,
+    PresetOpt,
+    QuietOpt,
+    SeedOpt,
+)
 
 BackendOpt = Annotated[
     str | None, typer.Option("--backend", help="auto (diffusion when Stage 2 weights resolve, else preview), diffusion or preview. Default: the preset's.")

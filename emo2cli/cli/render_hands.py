@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from emo2cli.cli import console
-from emo2cli.cli.options import DebugOpt, ForceOpt, InputsArg, JsonOpt, OutputOpt, PresetOpt, QuietOpt
+from emo2cli.cli.options import DebugOpt, ForceOpt, InputsArg, JsonOpt, OutputOpt, PresetOpt, QuietOpt, ShardOpt
 from emo2cli.errors import InputError
 
 SUFFIX = ".handmaps.mp4"
@@ -40,6 +40,7 @@ def render_hands(
     force: ForceOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    shard: ShardOpt = None,
     debug: DebugOpt = False,
 ) -> int:
     """Draw hands files as hand maps aligned to a portrait (NAME.handmaps.mp4 + .json).
@@ -64,7 +65,7 @@ def render_hands(
     overrides = {"render.style": style, "render.height": height_width and height_width[0], "render.width": height_width and height_width[1]}
     settings = config.apply_overrides(config.load_preset(preset), overrides)
     anchor_px = _pair(anchor, ",", "--anchor", float)
-    sources = batch.expand_inputs(inputs)
+    sources = batch.expand_inputs(inputs, shard)
     many = len(sources) > 1
 
     def output_of(src: Path) -> Path:

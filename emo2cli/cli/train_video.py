@@ -126,7 +126,7 @@ def train_video(
     checkpointing: Annotated[
         bool,
         typer.Option(
-            "--gradient-checkpointing/--no-gradient-checkpointing", help="Recompute activations: less memory, ~30 % slower."
+            "--gradient-checkpointing/--no-gradient-checkpointing", help="Recompute activations in the backward pass: less memory, slower steps."
         ),
     ] = True,
     adam8bit: Annotated[bool, typer.Option("--use-8bit-adam", help="8-bit AdamW (needs bitsandbytes).")] = False,

@@ -506,13 +506,13 @@ def convert_echomimicv2(
         merged.update(from_base)
         reports["unet"].from_base = len(from_base)
     _load(unet, merged, reports["unet"], target, _position_fill(positions), where)
-    del merged
+    del merged, states["denoiser"], states["motion"]  # their mmapped files are done with
     tick()
 
     # 3. ReferenceNet: a plain UNet2DConditionModel whose cross-attention adds exactly zero
     reference_net = _meta(lambda: UNet2DConditionModel.from_config(unet_config))
     fill = lambda key, meta: em.reference_fill(key, torch.empty(meta.shape)) if em.is_reference_absent(key) else None
-    _load(reference_net, states["reference"], reports["reference_net"], target, fill, str(paths["reference"]))
+    _load(reference_net, states.pop("reference"), reports["reference_net"], target, fill, str(paths["reference"]))
     tick()
 
     # 4. Pose encoder → guidance.embedding
@@ -530,7 +530,7 @@ def convert_echomimicv2(
     try:
         sub = "vae" if (vae_dir / "vae" / "config.json").is_file() else None
         with _diffusers_quiet():
-            vae_model = AutoencoderKL.from_pretrained(vae_dir, subfolder=sub).to(target)
+            vae_model = AutoencoderKL.from_pretrained(vae_dir, subfolder=sub)  # its own dtype: SD's VAE is fp32 (fp16 overflows)
     except (OSError, ValueError) as e:
         raise InputError(f"is not a loadable AutoencoderKL folder ({str(e).splitlines()[0][:120]})", path=vae_dir) from None
     audio_proj = AudioProjection(

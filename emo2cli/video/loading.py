@@ -76,11 +76,13 @@ def find_stage2(cfg: VideoConfig) -> Stage2Source:
 
 
 def video_device(cfg: VideoConfig) -> str:
-    """``video.device`` with "auto" resolved (cuda when available)."""
+    """``video.device`` with "auto" resolved (cuda when available: ``cuda:LOCAL_RANK`` under accelerate)."""
     import torch
 
+    from emo2cli.sharding import local_cuda
+
     if cfg.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return local_cuda() if torch.cuda.is_available() else "cpu"  # LOCAL_RANK's GPU under accelerate/torchrun
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise MissingPrerequisite(f"video.device is '{cfg.device}' but no CUDA device is available", hint="set video.device: cpu (slow) or auto")
     return cfg.device

@@ -326,10 +326,12 @@ def load_initial_pipeline(cfg: TrainVideoConfig, preset: Preset, audio_dim: int,
     return pipe
 
 
-def _check_output(output_dir: Path, force: bool, phase: str) -> bool:
-    """True when ``output_dir`` holds a run of this phase to resume; clears it with ``force``."""
+def _check_output(output_dir: Path, force: bool, phase: str, clear: bool = True) -> bool:
+    """True when ``output_dir`` holds a run of this phase to resume; with ``force`` (and ``clear``: the main process) clears it."""
     state = output_dir / STATE_DIR / "state.json"
     if state.is_file():
+        if force and not clear:
+            return False
         if force:
             for name in (*PIPELINE_ITEMS, STATE_DIR, LOG_FILE, VALIDATION_DIR, "tensorboard"):
                 p = output_dir / name
@@ -401,9 +403,9 @@ def train_video(
 
     output_dir, data_dir = Path(cfg.output_dir), Path(cfg.data_dir)
     clips = read_manifest(data_dir)
-    resume = _check_output(output_dir, force, cfg.phase)
-    output_dir.mkdir(parents=True, exist_ok=True)
     accelerator = _make_accelerator(cfg, output_dir)
+    resume = _check_output(output_dir, force, cfg.phase, clear=accelerator.is_main_process)
+    accelerator.wait_for_everyone()
     per_process, left = divmod(cfg.batch_size, accelerator.num_processes * cfg.grad_accum)
     if left or per_process < 1:
         raise InputError(
@@ -421,6 +423,7 @@ def train_video(
             f"clips are {first.height}x{first.width}: not a multiple of the VAE's {pipe.vae_scale_factor}x", path=data_dir
         )
     trainer = VideoTrainer(pipe, cfg, preset, accelerator)
+    output_dir.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves nothing behind
     if resume:
         trainer.load(output_dir)
         logger.info("resuming %s at step %d", output_dir, trainer.step)

@@ -264,3 +264,13 @@ def test_precedence_is_base_then_motion_module_then_denoiser(em_set, tmp_path):
     torch.testing.assert_close(unet.state_dict()[em.motion_key_to_diffusers(key)], motion[key] + 1.0)
     with pytest.raises(Exception, match="conv_in.weight' is missing"):
         convert_echomimicv2(src, tmp_path / "no-base")  # the tiny base config sits in src, without weights
+
+
+def test_a_preset_other_than_theirs_is_warned_about(em_set):
+    from emo2cli.config import load_preset
+    from emo2cli.video.convert import recipe_warnings
+
+    lines = recipe_warnings(em_set.root / "out", load_preset("default"))
+    assert len(lines) == 2 and all("use --preset echomimicv2" in line for line in lines)
+    assert recipe_warnings(em_set.root / "out", load_preset("echomimicv2")) == []
+    assert recipe_warnings(em_set.root / "src", load_preset("default")) == []  # not a converted folder

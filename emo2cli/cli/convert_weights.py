@@ -63,8 +63,9 @@ def echomimicv2(
     """Convert EchoMimicV2's Stage-2 weights (files you downloaded) into an EMO2 pipeline folder.
 
     Reads denoising_unet.pth, motion_module.pth, reference_unet.pth and pose_encoder.pth (plain
-    tensors only: anything else is refused), checks every key against the model it feeds, and
-    writes a diffusers pipeline folder with a provenance record and a licence notice. Their code
+    tensors only: anything else is refused) and, when there, audio_processor/tiny.pt (Whisper-tiny),
+    checks every key against the model it feeds, and writes a diffusers pipeline folder with a
+    provenance record and a licence notice. Their code
     is Apache-2.0; their weights state no licence and derive from an OpenRAIL-M model: keep the
     converted folder to yourself.
 

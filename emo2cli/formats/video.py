@@ -6,8 +6,8 @@ decoded, resampled and re-encoded as AAC while the frames stream in, and trimmed
 duration. Memory stays constant in the clip length. The output is written to a temporary file
 in the destination folder and renamed when the writer closes without error
 (:func:`~emo2cli.formats._tag.atomic_path`), and the same frames and audio give the same bytes:
-x264 runs with a fixed thread count (its output depends only on the settings, not on the
-machine), and the muxer runs in bit-exact mode (no encoder version strings or times).
+x264 runs on one thread without macroblock-tree rate control (see ``X264_OPTIONS``), and the
+muxer runs in bit-exact mode (no encoder version strings or times).
 
 Frames are ``[H, W, 3] uint8`` RGB everywhere.
 """
@@ -32,7 +32,11 @@ logger = logging.getLogger(__name__)
 # Fixed encoder settings: part of "same frames → same bytes". crf 16 keeps the thin palette
 # edges of hand maps clean; "veryfast" encodes 704×512 hand maps about 3× faster than "fast"
 # at the same size and error (measured: 177 vs 58 fps on 2 busy cores, mean abs error 0.2).
-X264_OPTIONS = {"crf": "16", "preset": "veryfast", "threads": "2"}
+# Determinism: x264's macroblock-tree rate control read uninitialised lookahead memory on some
+# content (flat regions beside noise): the same frames gave 7-9 different files in 15-20 encodes,
+# whatever the thread count; mbtree=0 (or asm=0) made every encode identical. One thread as well,
+# so nothing depends on thread scheduling. Cost: slightly larger files at crf 16.
+X264_OPTIONS = {"crf": "16", "preset": "veryfast", "threads": "1", "x264-params": "mbtree=0:threads=1:lookahead-threads=1"}
 AUDIO_RATE = 48000  # Hz, AAC output rate (any input rate is resampled to it)
 AUDIO_BITRATE = 128_000
 

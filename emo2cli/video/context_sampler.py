@@ -102,15 +102,13 @@ def generate_in_windows(
     Returns:
         [F, H, W, 3] uint8 frames, or None when ``return_frames`` is false.
     """
+    import itertools
+
     import numpy as np
 
-    maps_iter = iter(hand_maps)
-    maps = []
-    for f in range(num_frames):
-        frame = next(maps_iter, None)
-        if frame is None:
-            raise ValueError(f"hand maps ran out at frame {f} of {num_frames}")
-        maps.append(frame)
+    maps = list(itertools.islice(hand_maps, num_frames))
+    if len(maps) < num_frames:
+        raise ValueError(f"hand maps ran out at frame {len(maps)} of {num_frames}")
     maps = np.stack(maps)  # [F, H, W, 3] uint8
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     _, channels, height, width = ref_latent.shape

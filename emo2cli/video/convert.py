@@ -2,7 +2,8 @@
 
 Reads ``denoising_unet.pth``, ``motion_module.pth``, ``reference_unet.pth`` and
 ``pose_encoder.pth`` (or the ``_acc`` denoiser and motion files) with
-``torch.load(weights_only=True, mmap=True)``: only plain tensors, never arbitrary pickled objects.
+``torch.load(weights_only=True, mmap=True)`` (:mod:`emo2cli.video.state_dicts`): only plain
+tensors, never arbitrary pickled objects.
 The keys are mapped as :mod:`emo2cli.video.echomimic` describes, every key is checked against
 the model it feeds (missing, unexpected, shape-mismatched), and the pipeline is written with
 ``save_pretrained`` (safetensors + ``model_index.json``) into a temporary sibling folder that
@@ -19,6 +20,11 @@ when given (its weights, if present, fill keys the files lack, at the lowest pre
 the built-in SD-1.5 table; the audio width, motion-module depth and table length and the pose
 encoder's widths are read from the files' shapes.
 
+Their ``audio_processor/tiny.pt`` (OpenAI's Whisper-tiny checkpoint, when present) becomes
+``OUTPUT/whisper-tiny/``, a transformers ``WhisperModel`` folder that ``gen-video`` uses for the
+audio tokens (``emo2cli.video.generate.stage2_whisper``); without it, ``audio.whisper_model``
+(``openai/whisper-tiny``, the same weights) is resolved as usual.
+
 The output folder records provenance and the licence situation (``echomimicv2_conversion.json``,
 ``NOTICE.md``): their code is Apache-2.0; the weights' model card states no licence, and the
 UNets derive from an OpenRAIL-M model. emo2 never downloads or ships these weights.
@@ -26,15 +32,13 @@ UNets derive from an OpenRAIL-M model. emo2 never downloads or ships these weigh
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import os
-import pickle
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -43,6 +47,15 @@ from emo2cli import __version__
 from emo2cli.errors import InputError
 from emo2cli.formats._tag import atomic_dir, refuse_overwrite, sha256_file
 from emo2cli.video import echomimic as em
+from emo2cli.video.state_dicts import (
+    SOURCE_HINT,
+    KeyReport,
+    build_on_meta,
+    diffusers_quiet,
+    load_checked,
+    read_state_dict,
+    read_whisper_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +67,6 @@ BASE_FOLDER = "sd-image-variations-diffusers"  # their pretrained_base_model_pat
 VAE_FOLDER = "sd-vae-ft-mse"
 WHISPER_FOLDER = "whisper-tiny"  # in the output: their Whisper-tiny as a transformers folder
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-UNET_HINT = "these files do not fit the expected architecture; pass --base-unet with the UNet config they were trained from"
-SOURCE_HINT = (
-    "EchoMimicV2's Stage-2 files come from the BadToBest/EchoMimicV2 model page (download them yourself; emo2 never does)"
-)
-
 NOTICE = """# Converted EchoMimicV2 weights: provenance and licence
 
 This folder was written by `emo2 convert-weights echomimicv2` (emo2cli {version}) from files the
@@ -77,31 +85,6 @@ diffusers names), the audio output scale x{scale} folded into every `attn2.to_ou
 ReferenceNet's absent cross-attention filled with zeros, the pose encoder placed under
 `guidance.embedding`.
 """
-
-
-@dataclass
-class KeyReport:
-    """How one component's keys matched the files.
-
-    loaded: keys taken from the files; filled: absent keys set by rule (position tables, the
-    ReferenceNet's unused cross-attention); unexpected: keys in the files that the component
-    does not have (skipped); missing / mismatched: what made the conversion fail (key, file
-    shape, model shape).
-    """
-
-    component: str
-    loaded: int = 0
-    from_base: int = 0
-    filled: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    mismatched: list[tuple[str, list[int], list[int]]] = field(default_factory=list)
-
-    def summary(self) -> str:
-        return (
-            f"{self.component}: {self.loaded} keys loaded, {self.from_base} from the base UNet, {len(self.filled)} filled, "
-            f"{len(self.unexpected)} unexpected, {len(self.missing)} missing, {len(self.mismatched)} mismatched"
-        )
 
 
 @dataclass
@@ -129,75 +112,8 @@ class ConversionResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading their files
+# The base UNet (architecture, and weights for keys their files lack)
 # ---------------------------------------------------------------------------------------------
-
-
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A ``.pth`` of plain tensors, memory-mapped: ``{key: tensor}``.
-
-    Raises:
-        InputError: no such file; a file that needs more than tensors to unpickle (named class);
-            not a PyTorch checkpoint; not a flat mapping of tensors (names the key).
-    """
-    path = Path(path)
-    state = _safe_load(path)
-    if isinstance(state, dict) and set(state) == {"state_dict"} and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    return _tensors_only(state, path)
-
-
-def _tensors_only(state: object, path: Path) -> dict[str, torch.Tensor]:
-    if not isinstance(state, dict):
-        raise InputError(f"holds a {type(state).__name__}, not a mapping of tensor names to tensors", path=path)
-    for key, value in state.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise InputError(f"key {key!r} holds a {type(value).__name__}, not a tensor", path=path)
-    return state
-
-
-def read_whisper_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
-    """OpenAI's Whisper checkpoint (their ``audio_processor/tiny.pt``) → (dims, state dict).
-
-    Raises:
-        InputError: as :func:`read_state_dict`, or not ``{"dims": {...}, "model_state_dict": {...}}``.
-    """
-    path = Path(path)
-    checkpoint = _safe_load(path)
-    if not (isinstance(checkpoint, dict) and isinstance(checkpoint.get("dims"), dict) and "model_state_dict" in checkpoint):
-        raise InputError("is not an OpenAI Whisper checkpoint (no 'dims' and 'model_state_dict')", path=path)
-    dims = checkpoint["dims"]
-    missing = [k for k in ("n_mels", "n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
-                           "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer") if not isinstance(dims.get(k), int)]  # fmt: skip
-    if missing:
-        raise InputError(f"'dims' lacks {', '.join(missing)}", path=path)
-    return dims, _tensors_only(checkpoint["model_state_dict"], path)
-
-
-def _safe_load(path: Path) -> object:
-    """``torch.load(weights_only=True, mmap=True)`` with errors that say what is wrong with the file."""
-    if not path.is_file():
-        raise InputError("no such file", path=path, hint=SOURCE_HINT)
-    try:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as e:
-            if "mmap" not in str(e):
-                raise
-            state = torch.load(path, map_location="cpu", weights_only=True)  # legacy (pre-zip) format: no mmap
-    except pickle.UnpicklingError as e:
-        reason = next((line.strip() for line in str(e).splitlines() if "Unsupported global" in line), "")
-        reason = reason.split(" was not")[0].replace("WeightsUnpickler error: ", "")
-        if "Unsupported global" not in reason:
-            raise InputError("is not a readable PyTorch checkpoint (corrupt or another format)", path=path) from None
-        raise InputError(
-            f"needs more than plain tensors to load ({reason}): refused, emo2 never unpickles arbitrary objects",
-            path=path,
-            hint="use the original EchoMimicV2 files, which hold only tensors",
-        ) from None
-    except (RuntimeError, OSError, EOFError, ValueError) as e:
-        raise InputError(f"is not a readable PyTorch checkpoint ({str(e).splitlines()[0][:120]})", path=path) from None
-    return state
 
 
 def _base_config(folder: Path | None) -> dict:
@@ -234,82 +150,24 @@ def _base_weights(folder: Path | None, keys: list[str]) -> dict[str, torch.Tenso
 
 
 # ---------------------------------------------------------------------------------------------
-# Matching keys to a model built on the meta device
+# Fill rules; the recipe check gen-video runs
 # ---------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _diffusers_quiet():
-    """diffusers' loading and dtype notices are noise in a conversion log; errors still raise."""
-    from diffusers.utils import logging as diffusers_logging
-
-    verbosity = diffusers_logging.get_verbosity()
-    diffusers_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        diffusers_logging.set_verbosity(verbosity)
-
-
-def _meta(build: Callable):
-    with torch.device("meta"):
-        return build()
-
-
-def _take(state: dict, key: str, dtype: torch.dtype) -> torch.Tensor:
-    """An owned, contiguous copy in ``dtype`` (out of the mmap and any shared storage: safetensors needs that)."""
-    value = state[key]
-    return torch.empty(value.shape, dtype=dtype).copy_(value)
-
-
-def _load(
-    model,
-    files: dict,
-    report: KeyReport,
-    dtype,
-    fills: Callable[[str, torch.Tensor], torch.Tensor | None],
-    where: str,
-    hint: str = UNET_HINT,
-):
-    """Fill ``model`` (meta) from ``files`` (our key → tensor); ``fills(key, meta)`` supplies absent keys by rule.
-
-    Raises:
-        InputError: naming the first missing or mismatched keys and ``where`` they should come from.
-    """
-    expected = model.state_dict()
-    state = {}
-    for key, meta in expected.items():
-        if key in files:
-            if tuple(files[key].shape) != tuple(meta.shape):
-                report.mismatched.append((key, list(files[key].shape), list(meta.shape)))
-                continue
-            state[key] = _take(files, key, dtype)
-            report.loaded += 1
-        else:
-            value = fills(key, meta)
-            if value is None:
-                report.missing.append(key)
-            else:
-                state[key] = value.to(dtype)
-                report.filled.append(key)
-    report.unexpected = sorted(k for k in files if k not in expected)
-    if report.mismatched:
-        key, theirs, ours = report.mismatched[0]
-        more = f" (and {len(report.mismatched) - 1} more)" if len(report.mismatched) > 1 else ""
-        raise InputError(
-            f"key '{key}' has shape {theirs}, the {report.component} needs {ours}{more}",
-            path=where,
-            hint=hint,
+def recipe_warnings(folder: str | os.PathLike | None, preset) -> list[str]:
+    """Lines to warn with when ``preset`` runs a converted folder against the recipe its weights need."""
+    record = Path(folder) / PROVENANCE_FILE if folder is not None else None
+    if record is None or not record.is_file():
+        return []
+    wanted = json.loads(record.read_text()).get("preset", "echomimicv2")
+    lines = []
+    if preset.render.style != "echomimicv2":
+        lines.append(
+            f"render.style is '{preset.render.style}': EchoMimicV2's weights only understand their hand-keypoint maps (echomimicv2)"
         )
-    if report.missing:
-        more = f" (and {len(report.missing) - 1} more)" if len(report.missing) > 1 else ""
-        raise InputError(
-            f"key '{report.missing[0]}' is missing: the {report.component} needs it{more}", path=where, hint=SOURCE_HINT
-        )
-    model.load_state_dict(state, strict=True, assign=True)
-    for report_key in report.unexpected[:5]:
-        logger.warning("%s: unexpected key '%s' ignored", where, report_key)
-    return model
+    if preset.fps != 24.0:
+        lines.append(f"fps is {preset.fps:g}: EchoMimicV2's weights were trained at 24 fps")
+    return [f"{line}; use --preset {wanted}" for line in lines]
 
 
 def _position_fill(positions: dict):
@@ -390,10 +248,10 @@ def convert_whisper(path: str | os.PathLike, folder: str | os.PathLike) -> KeyRe
     from transformers import WhisperConfig, WhisperModel
 
     dims, state = read_whisper_checkpoint(path)
-    model = _meta(lambda: WhisperModel(WhisperConfig(**em.whisper_config(dims, state))))
+    model = build_on_meta(lambda: WhisperModel(WhisperConfig(**em.whisper_config(dims, state))))
     report = KeyReport("whisper")
     files = {em.whisper_key_to_transformers(k): v for k, v in state.items()}
-    _load(
+    load_checked(
         model,
         files,
         report,
@@ -494,8 +352,8 @@ def convert_echomimicv2(
         "motion_max_seq_length": em.motion_positions(positions),
         "use_motion_mid_block": layers["use_motion_mid_block"],
     }
-    with _diffusers_quiet():
-        unet = _meta(
+    with diffusers_quiet():
+        unet = build_on_meta(
             lambda: UNetMotionModel.from_unet2d(
                 UNet2DConditionModel.from_config(unet_config), MotionAdapter(**adapter_config), load_weights=False
             )
@@ -505,14 +363,14 @@ def convert_echomimicv2(
         from_base = _base_weights(base_dir, absent)
         merged.update(from_base)
         reports["unet"].from_base = len(from_base)
-    _load(unet, merged, reports["unet"], target, _position_fill(positions), where)
+    load_checked(unet, merged, reports["unet"], target, _position_fill(positions), where)
     del merged, states["denoiser"], states["motion"]  # their mmapped files are done with
     tick()
 
     # 3. ReferenceNet: a plain UNet2DConditionModel whose cross-attention adds exactly zero
-    reference_net = _meta(lambda: UNet2DConditionModel.from_config(unet_config))
+    reference_net = build_on_meta(lambda: UNet2DConditionModel.from_config(unet_config))
     fill = lambda key, meta: em.reference_fill(key, torch.empty(meta.shape)) if em.is_reference_absent(key) else None
-    _load(reference_net, states.pop("reference"), reports["reference_net"], target, fill, str(paths["reference"]))
+    load_checked(reference_net, states.pop("reference"), reports["reference_net"], target, fill, str(paths["reference"]))
     tick()
 
     # 4. Pose encoder → guidance.embedding
@@ -520,16 +378,16 @@ def convert_echomimicv2(
         pose_shape = em.pose_encoder_shape(states["pose"])
     except KeyError as e:
         raise InputError(f"key '{e.args[0]}' is missing: not an EchoMimicV2 pose encoder", path=paths["pose"]) from None
-    guidance = _meta(lambda: MotionGuidanceEncoder(body_map=False, **pose_shape))
+    guidance = build_on_meta(lambda: MotionGuidanceEncoder(body_map=False, **pose_shape))
     pose = {em.POSE_PREFIX + k: v for k, v in states["pose"].items()}
-    _load(guidance, pose, reports["guidance"], target, lambda key, meta: None, str(paths["pose"]))
+    load_checked(guidance, pose, reports["guidance"], target, lambda key, meta: None, str(paths["pose"]))
     del states
     tick()
 
     # 5. VAE, audio rows, scheduler → the pipeline
     try:
         sub = "vae" if (vae_dir / "vae" / "config.json").is_file() else None
-        with _diffusers_quiet():
+        with diffusers_quiet():
             vae_model = AutoencoderKL.from_pretrained(vae_dir, subfolder=sub)  # its own dtype: SD's VAE is fp32 (fp16 overflows)
     except (OSError, ValueError) as e:
         raise InputError(f"is not a loadable AutoencoderKL folder ({str(e).splitlines()[0][:120]})", path=vae_dir) from None
@@ -555,7 +413,7 @@ def convert_echomimicv2(
     sources["base_unet"] = {"folder": str(base_dir) if base_dir else "built-in SD-1.5 UNet config (no weights)"}
     result = ConversionResult(output, "acc" if acc else "standard", dtype_name, reports, sources, 0.0)
     with atomic_dir(output, force) as tmp:
-        with _diffusers_quiet():
+        with diffusers_quiet():
             pipe.save_pretrained(tmp, safe_serialization=True)
         whisper = src / em.WHISPER_FILE
         if whisper.is_file():  # their copy of OpenAI's Whisper-tiny, for the audio tokens

@@ -367,10 +367,13 @@ def write_diffusion(portrait, audio, maps_path, info, feats, output, preset, see
     from emo2cli.formats.video import VideoWriter, read_video_frames
     from emo2cli.render.render import load_fitted_portrait
     from emo2cli.video.body import partial_body_map
-    from emo2cli.video.loading import load_pipeline
+    from emo2cli.video.convert import recipe_warnings
+    from emo2cli.video.loading import find_stage2, load_pipeline
 
     cfg = preset.video
     table = feats.features
+    for line in recipe_warnings(find_stage2(cfg).path, preset):  # a converted EchoMimicV2 folder under another recipe
+        logger.warning(line)
     key = (cfg, int(np.prod(table.shape[1:])), feats.encoder)
     pipe = models.get(key) if models is not None else None
     if pipe is None:

@@ -20,6 +20,7 @@ from emo2cli.cli.options import (
     PresetOpt,
     QuietOpt,
     SeedOpt,
+    ShardOpt,
 )
 
 CheckpointOpt = Annotated[
@@ -53,6 +54,7 @@ def gen_hands(
     force: ForceOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    shard: ShardOpt = None,
     debug: DebugOpt = False,
 ) -> int:
     """Generate co-speech hand gestures (NAME.hands.npz) from audio features or audio files.
@@ -77,7 +79,7 @@ def gen_hands(
     console.setup(quiet, debug)
     overrides = {"motion.steps": steps, "motion.guidance": guidance, "motion.sampler": sampler, "motion.device": device}
     settings = apply_overrides(load_preset(preset), overrides)
-    sources = batch.expand_inputs(inputs)
+    sources = batch.expand_inputs(inputs, shard)
     many = len(sources) > 1
     if (stop := estimate_first([(str(s), settings, s) for s in sources], dry_run, max_memory, json_out, hands_only=True)) is not None:
         return stop

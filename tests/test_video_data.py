@@ -60,7 +60,8 @@ def test_two_videos_make_the_right_clips_and_manifest(tmp_path, preset, no_media
     from emo2cli.formats.handmaps import read_handmaps_info
     from emo2cli.formats.hands import read_hands
     from emo2cli.formats.video import probe_video
-    from emo2cli.video.data import prepare_video, read_manifest, write_manifest
+    from emo2cli.video.clips import read_manifest
+    from emo2cli.video.data import prepare_video, write_manifest
 
     src = make_videos(tmp_path / "src", {"alpha": (30, True, None), "beta": (20, True, None)})
     data = tmp_path / "data"
@@ -96,7 +97,8 @@ def test_clip_frames_are_fitted_like_a_portrait_at_inference(tmp_path, preset, n
     from emo2cli.formats.handmaps import read_handmaps_info
     from emo2cli.formats.video import read_video_frames
     from emo2cli.render.placement import fit_portrait
-    from emo2cli.video.data import prepare_video, read_frames, read_manifest, write_manifest
+    from emo2cli.video.clips import read_frames, read_manifest
+    from emo2cli.video.data import prepare_video, write_manifest
 
     src = make_videos(tmp_path / "src", {"alpha": (12, True, None)})
     prepare_video(src / "alpha.mp4", tmp_path / "data", preset, hands_from=src / "hands")
@@ -112,7 +114,8 @@ def test_clip_frames_are_fitted_like_a_portrait_at_inference(tmp_path, preset, n
 
 def test_with_mediapipe_a_body_map_is_written(tmp_path, preset):
     pytest.importorskip("mediapipe")
-    from emo2cli.video.data import prepare_video, read_body
+    from emo2cli.video.clips import read_body
+    from emo2cli.video.data import prepare_video
 
     src = make_videos(tmp_path / "src", {"alpha": (6, True, None)})
     info = prepare_video(src / "alpha.mp4", tmp_path / "data", preset, hands_from=src / "hands")
@@ -160,7 +163,8 @@ def test_hands_at_another_fps_are_resampled(tmp_path, preset, no_mediapipe):
 
 
 def test_manifest_errors_name_the_problem(tmp_path, preset, no_mediapipe):
-    from emo2cli.video.data import prepare_video, read_manifest, write_manifest
+    from emo2cli.video.clips import read_manifest
+    from emo2cli.video.data import prepare_video, write_manifest
 
     with pytest.raises(InputError, match="has no manifest.jsonl"):
         read_manifest(tmp_path)
@@ -173,7 +177,8 @@ def test_manifest_errors_name_the_problem(tmp_path, preset, no_mediapipe):
 
 
 def test_samples_are_a_function_of_the_index_with_the_right_shapes(tmp_path, preset, no_mediapipe):
-    from emo2cli.video.data import ClipSamples, prepare_video, read_frames, read_manifest, write_manifest
+    from emo2cli.video.clips import ClipSamples, read_frames, read_manifest
+    from emo2cli.video.data import prepare_video, write_manifest
 
     src = make_videos(tmp_path / "src", {"alpha": (12, True, None)})
     prepare_video(src / "alpha.mp4", tmp_path / "data", preset, hands_from=src / "hands")

@@ -44,7 +44,7 @@ def dataset(tmp_path_factory):
 def make_trainer(dataset, phase, **overrides):
     from accelerate import Accelerator
 
-    from emo2cli.video.data import read_manifest
+    from emo2cli.video.clips import read_manifest
     from emo2cli.video.train import TrainVideoConfig, VideoTrainer, load_initial_pipeline
 
     data, preset = dataset
@@ -57,7 +57,7 @@ def make_trainer(dataset, phase, **overrides):
 def a_batch(trainer, phase, seed=0):
     from torch.utils.data import default_collate
 
-    from emo2cli.video.data import ClipSamples, read_manifest
+    from emo2cli.video.clips import ClipSamples, read_manifest
 
     data = trainer.cfg.data_dir
     frames = 1 if phase == "image" else trainer.preset.video.motion_frames + trainer.preset.video.clip_frames

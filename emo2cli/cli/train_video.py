@@ -47,19 +47,13 @@ def prepare_video(
     """
     from emo2cli.cli import batch
     from emo2cli.config import load_preset
-    from emo2cli.errors import InputError
+    from emo2cli.video.data import check_video_names, video_output, write_manifest
     from emo2cli.video.data import prepare_video as prepare
-    from emo2cli.video.data import video_name, video_output, write_manifest
 
     console.setup(quiet, debug)
     settings = load_preset(preset)
     sources = batch.expand_inputs(inputs, shard)
-    names: dict[str, Path] = {}
-    for source in sources:
-        if names.setdefault(video_name(source), source) != source:
-            raise InputError(
-                f"two videos share the name '{video_name(source)}' ({names[video_name(source)]})", path=source, hint="rename one"
-            )
+    check_video_names(sources)
 
     def work(source: Path, _: Path, on_progress) -> dict:
         info = prepare(

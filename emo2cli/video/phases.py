@@ -204,7 +204,7 @@ def diffusion_loss(
         model: :class:`Stage2Trainee` (or its accelerate wrapper).
         vae: the frozen VAE.
         noise_scheduler: DDPMScheduler with the pipeline's noise schedule.
-        batch: collated :class:`~emo2cli.video.data.ClipSamples` samples (tensors).
+        batch: collated :class:`~emo2cli.video.clips.ClipSamples` samples (tensors).
         motion_frames: M clean context frames at the start of each window (0 in the image phase).
         generator: the micro-batch's CPU generator (timesteps, noise, dropout, VAE sampling).
         drop_reference, drop_audio, first_clip: shares of the batch (module docstring).

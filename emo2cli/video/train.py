@@ -276,7 +276,7 @@ class VideoTrainer:
 def write_validation(pipe, clip, data_dir: Path, path: Path, preset: Preset, phase: str, steps: int, seed: int) -> Path:
     """The pipeline's video of ``clip`` (its first frame as the portrait) beside the real clip, with its audio."""
     from emo2cli.formats.video import VideoWriter
-    from emo2cli.video.data import read_body, read_frames
+    from emo2cli.video.clips import read_body, read_frames
 
     real = read_frames(clip.path(data_dir, "video"), 0, clip.num_frames)
     maps = read_frames(clip.path(data_dir, "handmaps"), 0, clip.num_frames)
@@ -399,7 +399,7 @@ def train_video(
     """
     from torch.utils.data import DataLoader
 
-    from emo2cli.video.data import ClipSamples, read_manifest
+    from emo2cli.video.clips import ClipSamples, read_manifest
 
     output_dir, data_dir = Path(cfg.output_dir), Path(cfg.data_dir)
     clips = read_manifest(data_dir)

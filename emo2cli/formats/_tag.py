@@ -54,6 +54,30 @@ def check_tag(found: object, kind: str, major: int, path: str | os.PathLike) -> 
         raise InputError(f"is {make_tag(kind, found_major)}, an unknown version; expected {make_tag(kind, major)}", path=path)
 
 
+def read_tagged_json(path: str | os.PathLike, kind: str, major: int, required: tuple[str, ...] = ()) -> dict:
+    """Read a JSON sidecar tagged ``emo2.<kind>/<major>`` and check that ``required`` keys exist.
+
+    Raises:
+        InputError: missing file, not JSON, no ``format``, another kind or version, a missing key.
+    """
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"is not valid JSON ({e})", path=path) from None
+    if not isinstance(data, dict) or "format" not in data:
+        raise InputError("missing key 'format'", path=path)
+    check_tag(data["format"], kind, major, path)
+    for key in required:
+        if key not in data:
+            raise InputError(f"missing key '{key}'", path=path)
+    return data
+
+
 def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes, read in chunks (constant memory)."""
     h = hashlib.sha256()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from emo2cli.errors import InputError
-from emo2cli.formats._tag import atomic_path, atomic_write_text, check_tag, make_tag, refuse_overwrite
+from emo2cli.formats._tag import atomic_path, atomic_write_text, make_tag, read_tagged_json, refuse_overwrite
 
 KIND = "audio_features"
 MAJOR = 1
@@ -114,16 +114,9 @@ def read_features(path: str | os.PathLike) -> AudioFeatures:
     for p in (npy, sidecar):
         if not p.is_file():
             raise InputError("no such file", path=p, hint="run `emo2 extract-audio` first")
-    try:
-        meta = json.loads(sidecar.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"is not valid JSON ({e})", path=sidecar) from None
-    if not isinstance(meta, dict) or "format" not in meta:
-        raise InputError("missing key 'format'", path=sidecar)
-    check_tag(meta["format"], KIND, MAJOR, sidecar)
-    for key in ("fps", "sample_rate", "encoder", "encoder_revision", "duration_s", "dim", "num_frames"):
-        if key not in meta:
-            raise InputError(f"missing key '{key}'", path=sidecar)
+    meta = read_tagged_json(
+        sidecar, KIND, MAJOR, ("fps", "sample_rate", "encoder", "encoder_revision", "duration_s", "dim", "num_frames")
+    )
     try:
         table = np.load(npy, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:

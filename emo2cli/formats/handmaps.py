@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from emo2cli.errors import InputError
-from emo2cli.formats._tag import atomic_write_text, check_tag, make_tag
+from emo2cli.formats._tag import atomic_write_text, make_tag, read_tagged_json
 
 KIND = "handmaps"
 MAJOR = 1
@@ -131,18 +131,7 @@ def write_handmaps_info(info: HandMapsInfo, path: str | os.PathLike, force: bool
 def read_handmaps_info(path: str | os.PathLike) -> HandMapsInfo:
     """Read a hand-map sidecar (given the sidecar, the video, or the frame folder)."""
     p = sidecar_path(path)
-    if not p.is_file():
-        raise InputError("no such file", path=p)
-    try:
-        data = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"is not valid JSON ({e})", path=p) from None
-    if not isinstance(data, dict) or "format" not in data:
-        raise InputError("missing key 'format'", path=p)
-    check_tag(data["format"], KIND, MAJOR, p)
-    for key in ("fps", "num_frames", "placement"):
-        if key not in data:
-            raise InputError(f"missing key '{key}'", path=p)
+    data = read_tagged_json(p, KIND, MAJOR, ("fps", "num_frames", "placement"))
     return HandMapsInfo(
         fps=float(data["fps"]),
         num_frames=int(data["num_frames"]),

@@ -80,3 +80,11 @@ def progress(description: str, total: float | None = None) -> Iterator[Callable[
             bar.update(task, completed=done, total=total if total is not None else bar.tasks[task].total)
 
         yield on_progress
+
+
+def quiet_diffusers() -> None:
+    """Our own progress bar replaces diffusers' component-loading bars; its info logs are noise here."""
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()

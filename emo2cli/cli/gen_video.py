@@ -77,7 +77,7 @@ def gen_video(
     console.setup(quiet, debug)
     overrides = {"video.backend": backend, "video.checkpoint": checkpoint, "video.steps": steps, "video.device": device}
     settings = apply_overrides(load_preset(preset), overrides)
-    _quiet_diffusers()
+    console.quiet_diffusers()
     if (stop := estimate_first([(str(audio), settings, audio)], dry_run, max_memory, json_out, path=audio)) is not None:
         return stop
 
@@ -96,11 +96,3 @@ def gen_video(
     if json_out:
         console.print_json([{**r.to_dict(), "portrait": str(portrait)} for r in results])
     return batch.exit_code(results)
-
-
-def _quiet_diffusers() -> None:
-    """Our own progress bar replaces diffusers' component-loading bars; its info logs are noise here."""
-    from diffusers.utils import logging as diffusers_logging
-
-    diffusers_logging.disable_progress_bar()
-    diffusers_logging.set_verbosity_error()

@@ -50,7 +50,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("batch", "batch_cmd", "batch", "Pipeline"),
     ("train-hands", "train", "train_hands", "Training"),
     ("train-fgd", "train_fgd", "train_fgd", "Training"),
-    ("prepare-video", "train_video", "prepare_video", "Training"),
+    ("prepare-video", "prepare_video", "prepare_video", "Training"),
     ("train-video", "train_video", "train_video", "Training"),
 ]
 SUBAPPS: list[tuple[str, str, str]] = [  # (name, module, attribute holding a typer.Typer)
